@@ -1,0 +1,91 @@
+"""The REST API at ``/api/v2/``: bearer-token auth, one error shape, the served schema.
+
+Built on django-ninja: endpoints are typed functions whose pydantic schemas are also the
+published OpenAPI document, so the contract and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, ValidationError
+from ninja.security import HttpBearer
+
+from dashboard.errors import BerthError, Forbidden
+from dashboard.models import ApiToken, Role, Via, role_allows
+from dashboard.services import Actor, token_authenticate
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        return token_authenticate(token)
+
+
+api = NinjaAPI(
+    title="Berth API",
+    version="2",
+    description="Volumes and the sandboxes that mount them. Authenticate with `Authorization: Bearer berth_…`.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def api_token(request: HttpRequest) -> ApiToken:
+    token = request.auth  # type: ignore[attr-defined]
+    assert isinstance(token, ApiToken)
+    return token
+
+
+def api_actor(request: HttpRequest, needed: str = Role.VIEWER) -> Actor:
+    """The caller as an audit actor, after checking its token's role allows ``needed``."""
+    token = api_token(request)
+    if not role_allows(token.role, needed):
+        raise Forbidden(f"This needs a token with the {needed} role; this one is {token.role}")
+    return Actor(user=token.created_by, token=token, via=Via.API, ip=request.META.get("REMOTE_ADDR"))
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+@api.exception_handler(BerthError)
+def _berth_error(request: HttpRequest, exc: BerthError) -> HttpResponse:
+    extra = {"field": exc.field} if exc.field else {}
+    return error_response(request, exc.status, exc.code, exc.message, **extra)
+
+
+@api.exception_handler(ValidationError)
+def _malformed(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in {"body", "payload"})
+    message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "Malformed request"))
+    return error_response(request, 400, "malformed", message, details=exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request, 401, "unauthorized", "Send a valid, unexpired token as Authorization: Bearer berth_…"
+    )
+
+
+@api.exception_handler(AuthorizationError)
+def _forbidden(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+    return error_response(request, 403, "forbidden", str(exc) or "Your token's role does not allow this")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", str(exc) or "Not found")
+
+
+def _register_routers() -> None:
+    from volumes.api import router as volumes_router
+
+    api.add_router("/", volumes_router)
+
+
+_register_routers()

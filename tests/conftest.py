@@ -1,0 +1,145 @@
+"""The shared cast: one organization with an admin, a member and a viewer, and a stranger
+who belongs to another organization. Plus a real Celery worker for tests that need one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from dashboard.models import Membership, Organization, Role, Via
+from dashboard.services import Actor, token_create
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(
+            "The test suite runs on PostgreSQL: use `make test`, or set DATABASE_URL=postgres://...", returncode=2
+        )
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def org(db: None) -> Organization:
+    return Organization.objects.create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_org(db: None) -> Organization:
+    return Organization.objects.create(slug="globex", name="Globex")
+
+
+def _member(username: str, org: Organization, role: str) -> Any:
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+    Membership.objects.create(organization=org, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def admin(org: Organization) -> Any:
+    return _member("alice", org, Role.ADMIN)
+
+
+@pytest.fixture
+def member(org: Organization) -> Any:
+    return _member("bob", org, Role.MEMBER)
+
+
+@pytest.fixture
+def viewer(org: Organization) -> Any:
+    return _member("victor", org, Role.VIEWER)
+
+
+@pytest.fixture
+def stranger(other_org: Organization) -> Any:
+    return _member("mallory", other_org, Role.ADMIN)
+
+
+@pytest.fixture
+def client_as() -> Callable[..., Client]:
+    def login(user: Any, **kwargs: Any) -> Client:
+        client = Client(**kwargs)
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def token_for() -> Callable[[Organization, str], str]:
+    """A fresh API token secret of ``org`` with ``role``."""
+
+    def make(org: Organization, role: str) -> str:
+        _, secret = token_create(org=org, name=f"{role} token", role=role, expires_at=None, actor=Actor(via=Via.CLI))
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def api_as(token_for: Callable[[Organization, str], str]) -> Callable[[Organization, str], Client]:
+    """A test client that sends a bearer token of ``org`` with ``role`` on every request."""
+
+    def make(org: Organization, role: str) -> Client:
+        return Client(headers={"Authorization": f"Bearer {token_for(org, role)}"})
+
+    return make
+
+
+@pytest.fixture
+def regions(db: None, tmp_path: Path) -> list[Any]:
+    from volumes.services import regions_seed
+
+    return regions_seed(data_root=tmp_path / "nodes")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process over the real Redis, on the test database.
+
+    Tests that use it must commit their data (``django_db(transaction=True)``), since the
+    worker reads through its own connection.
+    """
+    from django.db import connection
+
+    from dashboard.celery import app
+
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    queues = "default," + ",".join(f"node.{code}-1" for code in ("ord", "ams", "iad", "lax"))
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed at teardown
+    app.control.purge()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-Q", queues, "-c", "2", "-l", "INFO",
+         "-n", f"test-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"The Celery worker did not start; see {log.name}")
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
