@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -40,7 +41,7 @@ def org_view(role: str = Role.VIEWER) -> Callable[[View], View]:
         def wrapper(request: OrgRequest, org_slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
             membership = (
                 Membership.objects.select_related("organization")
-                .filter(user=request.user, organization__slug=org_slug)
+                .filter(user=cast(User, request.user), organization__slug=org_slug)
                 .first()
             )
             if membership is None:

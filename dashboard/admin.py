@@ -31,7 +31,16 @@ class MembershipAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made on the organization's page; here they can be looked at and revoked."""
 
-    list_display = ["name", "prefix", "organization", "role", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "organization",
+        "role",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     list_filter = ["role", "organization"]
     search_fields = ["name", "prefix", "organization__slug"]
     list_select_related = ["organization"]

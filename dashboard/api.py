@@ -26,7 +26,7 @@ class TokenAuth(HttpBearer):
 api = NinjaAPI(
     title="Berth API",
     version="2",
-    description="Volumes and the sandboxes that mount them. Authenticate with `Authorization: Bearer berth_…`.",
+    description="Volumes and the sandboxes that mount them. Send `Authorization: Bearer berth_…`.",
     auth=TokenAuth(),
     urls_namespace="api",
     docs_url="/docs",
@@ -61,7 +61,9 @@ def _berth_error(request: HttpRequest, exc: BerthError) -> HttpResponse:
 def _malformed(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     first = exc.errors[0] if exc.errors else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part not in {"body", "payload"})
-    message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "Malformed request"))
+    message = (
+        f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "Malformed request"))
+    )
     return error_response(request, 400, "malformed", message, details=exc.errors)
 
 

@@ -100,9 +100,7 @@ def env_redis(name: str, default_socket: str) -> str:
         return f"unix://{default_socket}"
     parts = urlsplit(raw)
     if parts.scheme not in {"redis", "rediss", "unix"}:
-        raise ImproperlyConfigured(
-            f"{name} must be a redis://, rediss:// or unix:// URL; got {raw!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be a redis://, rediss:// or unix:// URL; got {raw!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:

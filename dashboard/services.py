@@ -67,7 +67,7 @@ def audit_record(
         token=actor.token,
         actor=actor.label,
         action=action,
-        target_type=target._meta.model_name if target is not None else "",
+        target_type=(target._meta.model_name or "") if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target=str(target) if target is not None else "",
         via=actor.via,
@@ -121,7 +121,9 @@ def member_role_change(*, org: Organization, membership_id: int, role: str, acto
     old = membership.role
     membership.role = Role(role)
     membership.save(update_fields=["role"])
-    audit_record(org=org, actor=actor, action="member.role", target=membership, data={"from": old, "to": role})
+    audit_record(
+        org=org, actor=actor, action="member.role", target=membership, data={"from": old, "to": role}
+    )
     return membership
 
 
@@ -135,9 +137,7 @@ def member_remove(*, org: Organization, membership_id: int, actor: Actor) -> Non
 
 
 def _membership(org: Organization, membership_id: int) -> Membership:
-    membership = (
-        Membership.objects.select_related("user").filter(organization=org, id=membership_id).first()
-    )
+    membership = Membership.objects.select_related("user").filter(organization=org, id=membership_id).first()
     if membership is None:
         raise NotFound("No such member")
     return membership
@@ -183,7 +183,9 @@ def token_authenticate(secret: str) -> ApiToken | None:
     """The usable token with this secret, or None; notes when it was last used."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = ApiToken.objects.usable().select_related("organization").filter(digest=token_digest(secret)).first()
+    token = (
+        ApiToken.objects.usable().select_related("organization").filter(digest=token_digest(secret)).first()
+    )
     if token is None:
         return None
     now = timezone.now()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -78,7 +78,9 @@ def member_role(request: OrgRequest, membership_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose one of the roles admin, member or viewer")
     else:
-        _try(request, services.member_role_change, membership_id=membership_id, role=form.cleaned_data["role"])
+        _try(
+            request, services.member_role_change, membership_id=membership_id, role=form.cleaned_data["role"]
+        )
     return _after_write(request, reverse("members", args=[request.org.slug]))
 
 
@@ -134,7 +136,9 @@ def token_revoke(request: OrgRequest, token_id: int) -> HttpResponse:
 @org_view()
 def activity(request: OrgRequest) -> HttpResponse:
     action = request.GET.get("action", "")
-    page = Paginator(selectors.audit_events_of(request.org, action=action), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.audit_events_of(request.org, action=action), 50).get_page(
+        request.GET.get("page")
+    )
     context = {"page": page, "action": action}
     return render_page(request, "dashboard/activity.html", context, fragment="events")
 

@@ -60,12 +60,33 @@ def private_postgres() -> str | None:
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(data, "nobody")
         run_as = ["runuser", "-u", "nobody", "--"]
-    subprocess.run([*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"], check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([*run_as, pg_ctl, "-D", data, "-o", f"-p {port} -k {data} -h 127.0.0.1", "-l",
-                    f"{data}/log", "-w", "start"], check=True, stdout=subprocess.DEVNULL)
-    atexit.register(lambda: subprocess.run([*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"],
-                                           stdout=subprocess.DEVNULL) and shutil.rmtree(data, True))
+    subprocess.run(
+        [*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            data,
+            "-o",
+            f"-p {port} -k {data} -h 127.0.0.1",
+            "-l",
+            f"{data}/log",
+            "-w",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        subprocess.run([*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(data, ignore_errors=True)
+
+    atexit.register(stop)
     wait_for(port, "PostgreSQL")
     return f"postgres://postgres@127.0.0.1:{port}/berth"
 
@@ -80,8 +101,10 @@ def private_redis() -> str | None:
         except ImportError:
             return None
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     atexit.register(proc.terminate)
     wait_for(port, "Redis")
     return f"redis://127.0.0.1:{port}/0"
@@ -92,14 +115,18 @@ def main() -> int:
     if not env.get("DATABASE_URL"):
         url = "postgres://postgres@127.0.0.1:5432/berth" if port_open(5432) else private_postgres()
         if url is None:
-            sys.exit("make test needs PostgreSQL: set DATABASE_URL, run one on 127.0.0.1:5432, "
-                     "or install it (Debian: apt-get install postgresql) so a private one can be started.")
+            sys.exit(
+                "make test needs PostgreSQL: set DATABASE_URL, run one on 127.0.0.1:5432, "
+                "or install it (Debian: apt-get install postgresql) so a private one can be started."
+            )
         env["DATABASE_URL"] = url
     if not env.get("REDIS_URL"):
         url = "redis://127.0.0.1:6379/15" if port_open(6379) else private_redis()
         if url is None:
-            sys.exit("make test needs Redis: set REDIS_URL, run one on 127.0.0.1:6379, "
-                     "or install it (Debian: apt-get install redis-server).")
+            sys.exit(
+                "make test needs Redis: set REDIS_URL, run one on 127.0.0.1:6379, "
+                "or install it (Debian: apt-get install redis-server)."
+            )
         env["REDIS_URL"] = url
     print(f"make test: database {env['DATABASE_URL']}, redis {env['REDIS_URL']}", flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=HERE, env=env)

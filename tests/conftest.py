@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
+    engine = str(settings.DATABASES["default"]["ENGINE"])
     if "postgresql" not in engine:
         pytest.exit(
-            "The test suite runs on PostgreSQL: use `make test`, or set DATABASE_URL=postgres://...", returncode=2
+            "The test suite runs on PostgreSQL: use `make test`, or set DATABASE_URL=postgres://...",
+            returncode=2,
         )
 
 
@@ -86,7 +87,9 @@ def token_for() -> Callable[[Organization, str], str]:
     """A fresh API token secret of ``org`` with ``role``."""
 
     def make(org: Organization, role: str) -> str:
-        _, secret = token_create(org=org, name=f"{role} token", role=role, expires_at=None, actor=Actor(via=Via.CLI))
+        _, secret = token_create(
+            org=org, name=f"{role} token", role=role, expires_at=None, actor=Actor(via=Via.CLI)
+        )
         return secret
 
     return make
@@ -128,9 +131,29 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
     log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed at teardown
     app.control.purge()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-Q", queues, "-c", "2", "-l", "INFO",
-         "-n", f"test-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            "2",
+            "-l",
+            "INFO",
+            "-n",
+            f"test-{os.getpid()}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while not app.control.ping(timeout=0.5):

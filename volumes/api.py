@@ -24,7 +24,11 @@ class RegionList(Schema):
 def region_list(request: HttpRequest) -> dict[str, object]:
     items = [
         RegionOut(
-            code=r.code, name=r.name, min_capacity=r.min_capacity, max_capacity=r.max_capacity, nodes=r.node_count
+            code=r.code,
+            name=r.name,
+            min_capacity=r.min_capacity,
+            max_capacity=r.max_capacity,
+            nodes=r.node_count,  # type: ignore[attr-defined]
         )
         for r in regions()
     ]

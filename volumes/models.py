@@ -36,7 +36,9 @@ class Node(models.Model):
     driver = models.CharField(max_length=20, default="local")
     data_root = models.CharField(max_length=500, help_text="Where the node keeps volumes and sandboxes")
     capacity = models.BigIntegerField(help_text="Bytes of volume capacity this node may hand out")
-    is_active = models.BooleanField(default=True, help_text="New volumes and sandboxes are placed only on active nodes")
+    is_active = models.BooleanField(
+        default=True, help_text="New volumes and sandboxes are placed only on active nodes"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -30,7 +30,7 @@ def test_adding_an_unknown_user_says_so_and_changes_nothing(
         f"/o/{org.slug}/members/add/", {"username": "nobody", "role": "member"}, headers=headers
     )
     assert response.status_code == 422
-    assert b'There is no user &quot;nobody&quot;' in response.content
+    assert b"There is no user &quot;nobody&quot;" in response.content
     assert (b"<html" in response.content) is not htmx  # htmx gets only the form fragment
     assert Membership.objects.filter(organization=org).count() == 1
 
@@ -94,7 +94,9 @@ def test_a_member_cannot_manage_members(
 def test_the_switcher_lists_only_my_organizations(
     org: Organization, other_org: Organization, admin: Any, stranger: Any, client_as: Callable[..., Client]
 ) -> None:
-    Membership.objects.create(organization=Organization.objects.create(slug="third", name="Third"), user=admin)
+    Membership.objects.create(
+        organization=Organization.objects.create(slug="third", name="Third"), user=admin
+    )
     page = client_as(admin).get(f"/o/{org.slug}/").content.decode()
     assert 'href="/o/third/"' in page
     assert "/o/globex/" not in page

@@ -31,7 +31,9 @@ def test_home_sends_a_member_to_their_organization(
 def test_the_overview_shows_regions_and_recent_activity(
     org: Organization, admin: Any, regions: list[Any], client_as: Callable[..., Client]
 ) -> None:
-    AuditEvent.objects.create(organization=org, actor="alice", action="volume.create", target="scratch", via="api")
+    AuditEvent.objects.create(
+        organization=org, actor="alice", action="volume.create", target="scratch", via="api"
+    )
     page = client_as(admin).get(f"/o/{org.slug}/").content.decode()
     for code in ("ord", "ams", "iad", "lax"):
         assert f'<span class="region-code">{code}</span>' in page
@@ -41,9 +43,13 @@ def test_the_overview_shows_regions_and_recent_activity(
 def test_the_activity_page_filters_by_action_and_answers_htmx_with_the_table(
     org: Organization, other_org: Organization, admin: Any, client_as: Callable[..., Client]
 ) -> None:
-    AuditEvent.objects.create(organization=org, actor="alice", action="volume.create", target="one", via="web")
+    AuditEvent.objects.create(
+        organization=org, actor="alice", action="volume.create", target="one", via="web"
+    )
     AuditEvent.objects.create(organization=org, actor="alice", action="token.create", target="two", via="web")
-    AuditEvent.objects.create(organization=other_org, actor="m", action="volume.create", target="theirs", via="web")
+    AuditEvent.objects.create(
+        organization=other_org, actor="m", action="volume.create", target="theirs", via="web"
+    )
     response = client_as(admin).get(f"/o/{org.slug}/activity/?action=volume.", headers={"HX-Request": "true"})
     body = response.content.decode()
     assert "<html" not in body and 'id="events"' in body

@@ -30,7 +30,12 @@ def test_a_malformed_variable_stops_start_up_naming_it(name: str, value: str) ->
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     environ[name] = value
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -42,7 +47,11 @@ def test_with_nothing_set_it_runs_embedded(tmp_path: Path) -> None:
     environ["BERTH_VAR_DIR"] = str(tmp_path)
     code = "from django.conf import settings as s; print(s.DATABASES['default']['NAME']); print(s.REDIS_URL)"
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -38,7 +38,10 @@ def test_a_missing_or_unknown_token_gets_401_in_the_error_shape(org: Organizatio
 
 
 def test_a_revoked_token_gets_401_on_its_next_request(
-    org: Organization, admin: Any, token_for: Callable[[Organization, str], str], client_as: Callable[..., Client]
+    org: Organization,
+    admin: Any,
+    token_for: Callable[[Organization, str], str],
+    client_as: Callable[..., Client],
 ) -> None:
     secret = token_for(org, Role.MEMBER)
     assert Client().get("/api/v2/regions", headers=bearer(secret)).status_code == 200

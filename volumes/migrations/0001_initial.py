@@ -6,41 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Region',
+            name="Region",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=8, unique=True, validators=[django.core.validators.RegexValidator('^[a-z]{2,8}$', '2 to 8 lowercase letters')])),
-                ('name', models.CharField(max_length=60)),
-                ('min_capacity', models.BigIntegerField(default=300000000, help_text='Smallest volume, in bytes')),
-                ('max_capacity', models.BigIntegerField(default=100000000000, help_text='Largest volume, in bytes')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=8,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator("^[a-z]{2,8}$", "2 to 8 lowercase letters")
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=60)),
+                (
+                    "min_capacity",
+                    models.BigIntegerField(default=300000000, help_text="Smallest volume, in bytes"),
+                ),
+                (
+                    "max_capacity",
+                    models.BigIntegerField(default=100000000000, help_text="Largest volume, in bytes"),
+                ),
             ],
             options={
-                'ordering': ['code'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('min_capacity__gt', 0), ('max_capacity__gte', models.F('min_capacity'))), name='region_limits_in_order')],
+                "ordering": ["code"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("min_capacity__gt", 0), ("max_capacity__gte", models.F("min_capacity"))
+                        ),
+                        name="region_limits_in_order",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Node',
+            name="Node",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=40, unique=True)),
-                ('driver', models.CharField(default='local', max_length=20)),
-                ('data_root', models.CharField(help_text='Where the node keeps volumes and sandboxes', max_length=500)),
-                ('capacity', models.BigIntegerField(help_text='Bytes of volume capacity this node may hand out')),
-                ('is_active', models.BooleanField(default=True, help_text='New volumes and sandboxes are placed only on active nodes')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('region', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='nodes', to='volumes.region')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=40, unique=True)),
+                ("driver", models.CharField(default="local", max_length=20)),
+                (
+                    "data_root",
+                    models.CharField(help_text="Where the node keeps volumes and sandboxes", max_length=500),
+                ),
+                (
+                    "capacity",
+                    models.BigIntegerField(help_text="Bytes of volume capacity this node may hand out"),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True, help_text="New volumes and sandboxes are placed only on active nodes"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "region",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="nodes", to="volumes.region"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['region__code', 'name'],
+                "ordering": ["region__code", "name"],
             },
         ),
     ]

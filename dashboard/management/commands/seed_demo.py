@@ -19,11 +19,15 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         nodes = regions_seed(data_root=settings.NODE_DATA_ROOT)
-        user, created = get_user_model().objects.get_or_create(username="demo", defaults={"email": "demo@example.com"})
+        user, created = get_user_model().objects.get_or_create(
+            username="demo", defaults={"email": "demo@example.com"}
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
         org, _ = Organization.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
         Membership.objects.get_or_create(organization=org, user=user, defaults={"role": Role.ADMIN})
-        self.stdout.write(f"Regions: {', '.join(n.region.code for n in nodes)}; nodes: {', '.join(n.name for n in nodes)}")
+        self.stdout.write(
+            f"Regions: {', '.join(n.region.code for n in nodes)}; nodes: {', '.join(n.name for n in nodes)}"
+        )
         self.stdout.write(self.style.SUCCESS(f"Log in as demo / {DEMO_PASSWORD} (organization 'demo')"))

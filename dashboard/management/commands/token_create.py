@@ -35,7 +35,10 @@ class Command(BaseCommand):
         expires_at = timezone.now() + timedelta(days=days) if days else None
         try:
             _, secret = token_create(
-                org=org, name=options["name"], role=options["role"], expires_at=expires_at,
+                org=org,
+                name=options["name"],
+                role=options["role"],
+                expires_at=expires_at,
                 actor=Actor(user=user, via=Via.CLI),
             )
         except BerthError as error:
