@@ -111,7 +111,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "purge-sweep": {"task": "volumes.tasks.purge_sweep", "schedule": 60.0},
+    "usage-sweep": {"task": "volumes.tasks.usage_sweep", "schedule": 300.0},
+    "reconcile-sweep": {"task": "volumes.tasks.reconcile_sweep", "schedule": 300.0},
+}
 
 # --- Berth ----------------------------------------------------------------------------
 VOLUME_PURGE_GRACE = env_duration("VOLUME_PURGE_GRACE", timedelta(hours=24))

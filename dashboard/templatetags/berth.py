@@ -2,23 +2,14 @@ from __future__ import annotations
 
 from django import template
 
+from dashboard.units import bytes_human
+
 register = template.Library()
 
-_UNITS = [("TB", 1000**4), ("GB", 1000**3), ("MB", 1000**2), ("KB", 1000)]
 
-
-@register.filter
-def bytes_human(value: int | None) -> str:
-    """Bytes in decimal units, as capacities are sold: 2000000000 -> "2 GB"."""
-    if value is None:
-        return "—"
-    number = int(value)
-    for unit, size in _UNITS:
-        if abs(number) >= size:
-            amount = number / size
-            text = f"{amount:.1f}".rstrip("0").rstrip(".") if amount < 100 else f"{amount:.0f}"
-            return f"{text} {unit}"
-    return f"{number} B"
+@register.filter(name="bytes_human")
+def bytes_human_filter(value: int | None) -> str:
+    return bytes_human(value)
 
 
 @register.filter
