@@ -50,7 +50,7 @@ def postgres_binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def private_postgres() -> str | None:
+def private_postgres(database: str) -> str | None:
     initdb, pg_ctl = postgres_binary("initdb"), postgres_binary("pg_ctl")
     if not (initdb and pg_ctl):
         return None
@@ -88,7 +88,7 @@ def private_postgres() -> str | None:
 
     atexit.register(stop)
     wait_for(port, "PostgreSQL")
-    return f"postgres://postgres@127.0.0.1:{port}/berth"
+    return f"postgres://postgres@127.0.0.1:{port}/{database}"
 
 
 def private_redis() -> str | None:
@@ -110,10 +110,39 @@ def private_redis() -> str | None:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def claim_slot() -> int:
+    """A slot no other run on this machine holds, kept until this process ends.
+
+    Runs that share one PostgreSQL and one Redis must not meet: each slot has its own test
+    database and its own Redis database (so also its own Celery queues).
+    """
+    import fcntl
+
+    for slot in range(8):
+        handle = open(os.path.join(tempfile.gettempdir(), f"berth-test-slot-{slot}.lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _held.append(handle)
+        return slot
+    sys.exit("make test: eight test runs are already going on this machine; wait for one to finish")
+
+
+_held: list[object] = []
+
+
 def main() -> int:
     env = dict(os.environ)
+    slot = claim_slot()
+    database, redis_db = f"berth{slot or ''}", 15 - slot
     if not env.get("DATABASE_URL"):
-        url = "postgres://postgres@127.0.0.1:5432/berth" if port_open(5432) else private_postgres()
+        url = (
+            f"postgres://postgres@127.0.0.1:5432/{database}"
+            if port_open(5432)
+            else private_postgres(database)
+        )
         if url is None:
             sys.exit(
                 "make test needs PostgreSQL: set DATABASE_URL, run one on 127.0.0.1:5432, "
@@ -121,7 +150,7 @@ def main() -> int:
             )
         env["DATABASE_URL"] = url
     if not env.get("REDIS_URL"):
-        url = "redis://127.0.0.1:6379/15" if port_open(6379) else private_redis()
+        url = f"redis://127.0.0.1:6379/{redis_db}" if port_open(6379) else private_redis()
         if url is None:
             sys.exit(
                 "make test needs Redis: set REDIS_URL, run one on 127.0.0.1:6379, "
