@@ -10,7 +10,7 @@ in the state it claimed, so running one twice is harmless.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +243,14 @@ def volume_delete(*, org: Organization, id_or_slug: str, actor: Actor) -> Volume
     return volume
 
 
-def volume_restore(*, volume_id: Any, org: Organization | None, new_slug: str = "", actor: Actor) -> Volume:
+def volume_restore(
+    *, volume_id: Any, org: Organization | None, new_slug: str = "", reason: str = "", actor: Actor
+) -> Volume:
     """Bring a deleted volume back during its grace period, every byte intact.
 
     ``org`` is None for support staff, who may restore any organization's volume. If the
-    slug was taken meanwhile, the caller must give ``new_slug``.
+    slug was taken meanwhile, the caller must give ``new_slug``. ``reason`` (why support
+    restored it) goes into the audit event.
     """
     if new_slug:
         validate_slug(new_slug)
@@ -281,7 +284,7 @@ def volume_restore(*, volume_id: Any, org: Organization | None, new_slug: str = 
             actor=actor,
             action="volume.restore",
             target=volume,
-            data={"slug": slug, "old_slug": old_slug},
+            data={"slug": slug, "old_slug": old_slug, **({"reason": reason} if reason else {})},
         )
     return volume
 
@@ -301,7 +304,7 @@ def volume_retry(*, org: Organization, id_or_slug: str, actor: Actor) -> Volume:
 # --- the purge sweep ----------------------------------------------------------------------
 
 
-def volume_purge_sweep(*, batch: int = 100) -> list[str]:
+def volume_purge_sweep(*, now: datetime | None = None, batch: int = 100) -> list[str]:
     """Claim deleted volumes whose grace has ended and send each purge to its node.
 
     ``skip_locked`` lets two beats (or a beat and a restore holding a row) run at once
@@ -311,7 +314,7 @@ def volume_purge_sweep(*, batch: int = 100) -> list[str]:
         due = list(
             Volume.objects.select_for_update(skip_locked=True)
             .select_related("node")
-            .filter(state=VolumeState.DELETED, purge_after__lte=timezone.now())
+            .filter(state=VolumeState.DELETED, purge_after__lte=now or timezone.now())
             .order_by("purge_after")[:batch]
         )
         for volume in due:
