@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from dashboard.errors import Malformed
 from dashboard.models import Organization
+from dashboard.pagination import Page, keyset_page
 from volumes.models import LIVE_STATES, Attachment, Region, Volume, VolumeState
 
 
@@ -77,25 +72,6 @@ SORTS = {
 DEFAULT_SORT = "-created"
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Volume]
-    next_cursor: str | None
-
-
-def _encode(value: Any, pk: Any) -> str:
-    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, str(pk)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[Any, str]:
-    try:
-        value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, binascii.Error):
-        raise Malformed("The cursor is not one this API gave out; start again without it") from None
-    return value, pk
-
-
 def volumes_of(org: Organization) -> QuerySet[Volume]:
     """Live volumes with what the list shows, in a fixed number of queries."""
     return (
@@ -121,7 +97,7 @@ def volume_page(
     sort: str = DEFAULT_SORT,
     cursor: str = "",
     limit: int = 50,
-) -> Page:
+) -> Page[Volume]:
     """One page of the organization's live volumes, keyset-paginated so pages never shift."""
     volumes = volumes_of(org)
     if search:
@@ -133,20 +109,9 @@ def volume_page(
     field, descending = SORTS.get(sort, SORTS[DEFAULT_SORT])
     key = Coalesce(F(field), Value(-1)) if field == "used" else F(field)
     volumes = volumes.annotate(sort_key=key)
-    if cursor:
-        value, pk = _decode(cursor)
-        if field == "created_at" and isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        after = "lt" if descending else "gt"
-        volumes = volumes.filter(
-            Q(**{f"sort_key__{after}": value}) | Q(sort_key=value, **{f"id__{after}": pk})
-        )
-    order = ["-sort_key", "-id"] if descending else ["sort_key", "id"]
-    items = list(volumes.order_by(*order)[: limit + 1])
-    more = len(items) > limit
-    items = items[:limit]
-    next_cursor = _encode(items[-1].sort_key, items[-1].id) if more else None  # type: ignore[attr-defined]
-    return Page(items=items, next_cursor=next_cursor)
+    return keyset_page(
+        volumes, descending=descending, cursor=cursor, limit=limit, is_time=field == "created_at"
+    )
 
 
 def trash_of(org: Organization) -> QuerySet[Volume]:
