@@ -115,6 +115,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-sweep": {"task": "volumes.tasks.purge_sweep", "schedule": 60.0},
     "usage-sweep": {"task": "volumes.tasks.usage_sweep", "schedule": 300.0},
     "reconcile-sweep": {"task": "volumes.tasks.reconcile_sweep", "schedule": 300.0},
+    "reap-sweep": {"task": "sandboxes.tasks.reap_sweep", "schedule": 15.0},
+    "sandbox-reconcile-sweep": {"task": "sandboxes.tasks.sandbox_reconcile_sweep", "schedule": 120.0},
 }
 
 # --- Berth ----------------------------------------------------------------------------

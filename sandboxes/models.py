@@ -59,6 +59,12 @@ class Sandbox(models.Model):
     state = models.CharField(max_length=10, choices=SandboxState.choices, default=SandboxState.PENDING)
     state_changed_at = models.DateTimeField(default=timezone.now)
     error = models.TextField(blank=True)
+    stop_as = models.CharField(
+        max_length=10,
+        choices=SandboxState.choices,
+        default=SandboxState.STOPPED,
+        help_text="The state it ends in once stopped: stopped (killed), expired (reaped) or failed",
+    )
     env = models.JSONField(default=dict, blank=True)
     labels = models.JSONField(default=dict, blank=True)
     allow_net = models.BooleanField(default=False)
@@ -84,6 +90,12 @@ class Sandbox(models.Model):
                 name="sandbox_expiry_due",
             ),
             models.Index(fields=["organization", "state", "-created_at"], name="sandbox_org_list"),
+            # Reconciliation: sandboxes in flight (pending, starting, stopping) for too long.
+            models.Index(
+                fields=["state", "state_changed_at"],
+                condition=models.Q(state__in=["pending", "starting", "stopping"]),
+                name="sandbox_in_flight",
+            ),
         ]
 
     def __str__(self) -> str:

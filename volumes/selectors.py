@@ -26,7 +26,7 @@ def region_usage_of(org: Organization) -> list[dict[str, Any]]:
         )
     }
     return [
-        {"region": region, "node_capacity": region.node_capacity or 0, **rows.get(region.id, {})}  # type: ignore[attr-defined]
+        {"region": region, "node_capacity": region.node_capacity or 0, **rows.get(region.id, {})}
         for region in Region.objects.annotate(node_capacity=Sum("nodes__capacity")).order_by("code")
     ]
 
@@ -119,4 +119,4 @@ def trash_of(org: Organization) -> QuerySet[Volume]:
 
 
 def attachment_history(volume: Volume) -> QuerySet[Attachment]:
-    return volume.attachments.select_related("sandbox").order_by("-attached_at")  # type: ignore[attr-defined,no-any-return]
+    return volume.attachments.select_related("sandbox").order_by("-attached_at")

@@ -24,7 +24,7 @@ from dashboard.services import Actor, audit_record
 from dashboard.units import bytes_human
 from provisioning.base import ProvisioningError
 from volumes.models import GB, Attachment, Node, Region, Volume, VolumeState
-from volumes.nodes import driver_of, node_place
+from volumes.nodes import driver_of, node_call, node_place
 from volumes.rules import check_capacity_in_region, parse_capacity, region_by_code, validate_slug
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def validate_labels(labels: Any) -> dict[str, str]:
 
 def _enqueue(task: Any, node: Node, *args: Any) -> None:
     """Send node work once the transaction that asked for it has committed."""
-    transaction.on_commit(lambda: task.apply_async(args=list(args), queue=node.queue))
+    transaction.on_commit(lambda: task.apply_async(args=tuple(args), queue=node.queue))
 
 
 def _set_state(volume: Volume, state: str, **fields: Any) -> None:
@@ -88,8 +88,10 @@ def volume_create(
     capacity: str | int | None = None,
     labels: dict[str, str] | None = None,
     description: str = "",
+    node: Node | None = None,
     actor: Actor,
 ) -> Volume:
+    """A new volume, provisioned by its node after commit; ``node`` pins it (sandbox mounts)."""
     validate_slug(slug)
     region_obj = region_by_code(region)
     size = parse_capacity(capacity)
@@ -98,7 +100,7 @@ def volume_create(
     with transaction.atomic():
         if Volume.objects.for_org(org).live().filter(slug=slug).exists():
             raise Conflict(f'A volume named "{slug}" already exists', field="slug")
-        node = node_place(region_obj, size)
+        node = node or node_place(region_obj, size)
         try:
             with transaction.atomic():
                 volume = Volume.objects.create(
@@ -420,7 +422,6 @@ def volume_usage_refresh_run(*, node_id: int, volume_ids: list[str] | None = Non
 
 
 BROWSE_READ_LIMIT = 256 * 1024
-BROWSE_TIMEOUT = 20.0
 
 
 def volume_browse(*, org: Organization, id_or_slug: str, path: str, kind: str) -> dict[str, Any]:
@@ -429,52 +430,25 @@ def volume_browse(*, org: Organization, id_or_slug: str, path: str, kind: str) -
     Refused while a sandbox holds the volume read-write, since its files may be changing.
     The node answers through the result backend; the page waits for it.
     """
-    from volumes.tasks import volume_browse as browse_task
-
     volume = volume_get(org=org, id_or_slug=id_or_slug)
     if volume.state != VolumeState.AVAILABLE:
-        raise Conflict(
-            f'Volume "{volume.slug}" is {volume.state}; its files can be browsed once it is available'
-        )
-    writer = (
-        Attachment.objects.live().filter(volume=volume, read_only=False).select_related("sandbox").first()
-    )
+        raise Conflict(f'Volume "{volume.slug}" is {volume.state}; its files can be browsed once available')
+    writers = Attachment.objects.live().filter(volume=volume, read_only=False).select_related("sandbox")
+    writer = writers.first()
     if writer is not None:
         raise Conflict(
             f'Volume "{volume.slug}" is attached read-write to sandbox {writer.sandbox}; '
             "browse its files from the sandbox"
         )
-    result = browse_task.apply_async(
-        args=[str(volume.id), volume.node_id, path, kind], queue=volume.node.queue
-    )
-    answer: dict[str, Any] = result.get(timeout=BROWSE_TIMEOUT)
-    if "error" in answer:
-        error = NotFound if answer.get("code") == "file_not_found" else RuleBroken
-        raise error(answer["error"], field="path")
-    return answer
-
-
-def volume_browse_run(*, volume_id: str, node_id: int, path: str, kind: str) -> dict[str, Any]:
-    driver = driver_of(Node.objects.get(id=node_id))
-    try:
-        if kind == "dir":
-            entries = driver.volume_list_dir(volume_id, path)
-            return {
-                "kind": "dir",
-                "path": path,
-                "entries": [
-                    {"name": e.name, "kind": e.kind, "size": e.size, "modified_at": e.modified_at.isoformat()}
-                    for e in sorted(entries, key=lambda e: (e.kind != "dir", e.name))
-                ],
-            }
-        data = driver.volume_read_file(volume_id, path, BROWSE_READ_LIMIT)
-    except ProvisioningError as error:
-        return {"error": str(error), "code": error.code}
-    text = data.decode("utf-8", errors="replace")
+    if kind == "dir":
+        entries = node_call(volume.node, "volume_list_dir", str(volume.id), path)
+        entries.sort(key=lambda e: (e["kind"] != "dir", e["name"]))
+        return {"kind": "dir", "path": path, "entries": entries}
+    data: bytes = node_call(volume.node, "volume_read_file", str(volume.id), path, BROWSE_READ_LIMIT)
     return {
         "kind": "file",
         "path": path,
-        "text": text,
+        "text": data.decode("utf-8", errors="replace"),
         "size": len(data),
         "truncated": len(data) >= BROWSE_READ_LIMIT,
     }

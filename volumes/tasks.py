@@ -34,9 +34,11 @@ def node_reconcile(node_id: int) -> list[str]:
 
 
 @shared_task(acks_late=True)
-def volume_browse(volume_id: str, node_id: int, path: str, kind: str) -> dict[str, object]:
-    """List a directory, or read a file, of a volume: answered through the result backend."""
-    return services.volume_browse_run(volume_id=volume_id, node_id=node_id, path=path, kind=kind)
+def node_call(node_id: int, method: str, args: list[object]) -> dict[str, object]:
+    """One driver call on this node (file reads and writes), answered through the result backend."""
+    from volumes.nodes import node_call_run
+
+    return node_call_run(node_id=node_id, method=method, args=args)
 
 
 # --- beat ---------------------------------------------------------------------------------
@@ -50,12 +52,12 @@ def purge_sweep() -> list[str]:
 @shared_task
 def usage_sweep() -> int:
     for node in Node.objects.filter(is_active=True):
-        volume_usage_refresh.apply_async(args=[node.id], queue=node.queue)
+        volume_usage_refresh.apply_async(args=(node.id,), queue=node.queue)
     return Node.objects.count()
 
 
 @shared_task
 def reconcile_sweep() -> int:
     for node in Node.objects.filter(is_active=True):
-        node_reconcile.apply_async(args=[node.id], queue=node.queue)
+        node_reconcile.apply_async(args=(node.id,), queue=node.queue)
     return Node.objects.count()
