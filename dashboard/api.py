@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, AuthorizationError, ValidationError
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from dashboard.errors import BerthError, Forbidden
@@ -79,15 +79,13 @@ def _forbidden(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
     return error_response(request, 403, "forbidden", str(exc) or "Your token's role does not allow this")
 
 
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja's own refusals (a body that is not JSON, …) in the one error shape."""
+    code = {400: "malformed", 404: "not_found", 429: "rate_limited"}.get(exc.status_code, "error")
+    return error_response(request, exc.status_code, code, exc.message)
+
+
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", str(exc) or "Not found")
-
-
-def _register_routers() -> None:
-    from volumes.api import router as volumes_router
-
-    api.add_router("/", volumes_router)
-
-
-_register_routers()

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from dashboard import views
 from dashboard.api import api
+from volumes.api import router as volumes_router
 
-org_patterns = [
+org_patterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("members/", views.members, name="members"),
     path("members/add/", views.member_add, name="member-add"),
@@ -17,7 +18,11 @@ org_patterns = [
     path("tokens/new/", views.token_create, name="token-create"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("activity/", views.activity, name="activity"),
+    path("", include("volumes.urls")),
 ]
+
+# The apps' routers are added here, once both the API and the routers are importable.
+api.add_router("/", volumes_router)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -27,10 +27,10 @@ def validate_mount_path(path: Any) -> str:
     if "\0" in path or len(path) > 200:
         raise RuleBroken("A mount path must be at most 200 characters, without NUL bytes", field="volumes")
     normal = posixpath.normpath(path)
-    if normal != path.rstrip("/") or "//" in path:
-        raise RuleBroken(f'Mount path "{path}" must be normalized (it means {normal})', field="volumes")
     if normal == "/":
         raise RuleBroken("A volume cannot be mounted at /", field="volumes")
+    if normal != path.rstrip("/") or "//" in path:
+        raise RuleBroken(f'Mount path "{path}" must be normalized (it means {normal})', field="volumes")
     for system in SYSTEM_PATHS:
         if normal == system or normal.startswith(system + "/"):
             raise RuleBroken(f'Mount path "{path}" is inside the system path {system}', field="volumes")
