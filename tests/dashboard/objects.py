@@ -14,4 +14,33 @@ from dashboard.services import Actor, token_create
 
 def objects_of(org: Organization, admin: Any) -> dict[str, str]:
     token, _ = token_create(org=org, name="walk", role=Role.MEMBER, expires_at=None, actor=Actor(via=Via.CLI))
-    return {"token_id": str(token.id)}
+    return {"token_id": str(token.id), **_volumes_of(org)}
+
+
+def _volumes_of(org: Organization) -> dict[str, str]:
+    """An available volume (for ``id_or_slug``) and a deleted one in Trash (for ``volume_id``)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from volumes.models import GB, Node, Region, Volume, VolumeState
+
+    node = Node.objects.select_related("region").first()
+    if node is None:
+        region, _ = Region.objects.get_or_create(code="ord", defaults={"name": "Chicago"})
+        node = Node.objects.create(name="ord-1", region=region, data_root="/nonexistent", capacity=100 * GB)
+    live = Volume.objects.create(
+        organization=org, slug="walk", region=node.region, node=node, capacity=GB, state=VolumeState.AVAILABLE
+    )
+    now = timezone.now()
+    deleted = Volume.objects.create(
+        organization=org,
+        slug="walk-deleted",
+        region=node.region,
+        node=node,
+        capacity=GB,
+        state=VolumeState.DELETED,
+        deleted_at=now,
+        purge_after=now + timedelta(hours=24),
+    )
+    return {"id_or_slug": str(live.id), "volume_id": str(deleted.id)}

@@ -20,7 +20,10 @@ actor = Actor(via=Via.API)
 @pytest.mark.parametrize(
     ("slug", "message"),
     [
-        ("My-Project", 'Slug "My-Project" may contain only lowercase letters, digits, _ and -; "M" is not allowed'),
+        (
+            "My-Project",
+            'Slug "My-Project" may contain only lowercase letters, digits, _ and -; "M" is not allowed',
+        ),
         ("cache@v2", '"@" is not allowed'),
         ("a" * 31, 'Slug "' + "a" * 31 + '" is 31 characters long; the most is 30'),
         ("-cache", "must start with a letter or a digit"),
