@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from dashboard import views
 from dashboard.api import api
+from sandboxes.api import router as sandboxes_router
 from volumes.api import router as volumes_router
 
 org_patterns: list[URLPattern | URLResolver] = [
@@ -19,10 +20,12 @@ org_patterns: list[URLPattern | URLResolver] = [
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("activity/", views.activity, name="activity"),
     path("", include("volumes.urls")),
+    path("", include("sandboxes.urls")),
 ]
 
 # The apps' routers are added here, once both the API and the routers are importable.
 api.add_router("/", volumes_router)
+api.add_router("/", sandboxes_router)
 
 urlpatterns = [
     path("", views.home, name="home"),
