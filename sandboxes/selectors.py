@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from dashboard.errors import Malformed
 from dashboard.models import Organization
 from dashboard.pagination import Page, keyset_page
-from sandboxes.models import Command, Image, Sandbox
+from sandboxes.models import Command, Image, Sandbox, SandboxState
 from volumes.models import Attachment
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
@@ -57,3 +58,28 @@ def commands_of(sandbox: Sandbox, limit: int = 50) -> QuerySet[Command]:
 
 def images() -> list[str]:
     return ["host", *Image.objects.values_list("name", flat=True)]
+
+
+def running_of(org: Organization) -> QuerySet[Sandbox]:
+    return sandboxes_of(org).filter(state=SandboxState.RUNNING).order_by("expires_at")
+
+
+def sandbox_cards(org: Organization) -> list[dict[str, Any]]:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        url = reverse("sandbox-list", args=[org.slug])
+    except NoReverseMatch:
+        url = "#"
+    counts = Sandbox.objects.for_org(org).aggregate(
+        running=Count("id", filter=Q(state=SandboxState.RUNNING)),
+        starting=Count("id", filter=Q(state__in=[SandboxState.PENDING, SandboxState.STARTING])),
+    )
+    return [
+        {
+            "label": "Running sandboxes",
+            "value": counts["running"],
+            "note": f"{counts['starting']} starting",
+            "url": url,
+        }
+    ]
