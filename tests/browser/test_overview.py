@@ -12,10 +12,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_demo_login_reaches_the_overview(
-    org: Organization, admin: Any, regions: list[Any], logged_in: Callable[..., Any],
+    org: Organization,
+    admin: Any,
+    regions: list[Any],
+    logged_in: Callable[..., Any],
     screenshot: Callable[[str], Path],
 ) -> None:
-    AuditEvent.objects.create(organization=org, actor="alice", action="member.add", target="bob in Acme", via="web")
+    AuditEvent.objects.create(
+        organization=org, actor="alice", action="member.add", target="bob in Acme", via="web"
+    )
     page = logged_in("alice", "pw-alice")
     assert page.url.endswith(f"/o/{org.slug}/")
     assert page.locator("h1").inner_text() == "Acme"
