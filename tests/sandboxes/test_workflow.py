@@ -115,8 +115,8 @@ def test_a_background_server_answers_the_next_exec_and_is_gone_after_kill(
     org: Organization, data_plane: None, celery_worker: subprocess.Popen[bytes]
 ) -> None:
     sandbox = running(services.sandbox_create(org=org, region="lax", actor=actor))
-    server = run(org, sandbox, "cd /tmp && echo pong > ping && exec python3 -m http.server 8080 --bind 127.0.0.1",
-                 background=True)  # fmt: skip
+    serve = "cd /tmp && echo pong > ping && exec python3 -m http.server 8080 --bind 127.0.0.1"
+    server = run(org, sandbox, serve, background=True)
     assert server.pid is not None
     fetch = "python3 -c \"import urllib.request,time\nfor _ in range(50):\n try: print(urllib.request.urlopen('http://127.0.0.1:8080/ping').read().decode(),end=''); break\n except OSError: time.sleep(0.1)\""  # noqa: E501
     assert run(org, sandbox, fetch).stdout == "pong\n"
