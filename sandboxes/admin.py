@@ -10,7 +10,7 @@ from sandboxes.models import Command, Image, Sandbox
 class CommandInline(admin.TabularInline):
     model = Command
     extra = 0
-    fields = ["created_at", "cmd", "exit_code", "duration", "background", "pid"]
+    fields = ("created_at", "cmd", "exit_code", "duration", "background", "pid")
     readonly_fields = fields
     can_delete = False
     show_change_link = True

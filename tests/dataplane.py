@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from provisioning.base import Mount, SandboxSpec
-from provisioning.local import LocalDriver
+from provisioning.base import Driver, Mount, SandboxSpec
 
 TOOLS = ("bwrap", "nsenter", "losetup", "mkfs.ext4", "resize2fs", "e2fsck")
 
@@ -38,7 +37,7 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 60, what: str = "th
         time.sleep(0.1)
 
 
-def write_into_volume(driver: LocalDriver, volume_id: str, script: str) -> str:
+def write_into_volume(driver: Driver, volume_id: str, script: str) -> str:
     """Run ``script`` in a throwaway sandbox with the volume at /data; return its stdout."""
     sandbox_id = f"t{time.monotonic_ns()}"
     driver.sandbox_start(SandboxSpec(id=sandbox_id, mounts=(Mount(volume_id=volume_id, path="/data"),)))

@@ -79,9 +79,10 @@ def test_data_survives_the_grace_period_and_restore_returns_it_byte_for_byte(
     before = write_into_volume(driver, str(volume.id), HASH)
 
     deleted = services.volume_delete(org=org, id_or_slug="keep", actor=actor)
-    assert deleted.purge_after == deleted.deleted_at + settings.VOLUME_PURGE_GRACE  # type: ignore[operator]
+    assert deleted.deleted_at is not None and deleted.purge_after is not None
+    assert deleted.purge_after == deleted.deleted_at + settings.VOLUME_PURGE_GRACE
     assert not Volume.objects.for_org(org).live().filter(slug="keep").exists()
-    almost = deleted.deleted_at + timedelta(hours=23, minutes=59)  # type: ignore[operator]
+    almost = deleted.deleted_at + timedelta(hours=23, minutes=59)
     assert services.volume_purge_sweep(now=almost) == []
     assert str(volume.id) in driver.inventory().volumes
 
@@ -97,7 +98,8 @@ def test_after_purge_after_the_sweep_destroys_the_storage_and_restore_is_refused
     driver = driver_of(volume.node)
     deleted = services.volume_delete(org=org, id_or_slug="gone", actor=actor)
 
-    claimed = services.volume_purge_sweep(now=deleted.purge_after + timedelta(seconds=1))  # type: ignore[operator]
+    assert deleted.purge_after is not None
+    claimed = services.volume_purge_sweep(now=deleted.purge_after + timedelta(seconds=1))
     assert claimed == [str(volume.id)]
     wait_until(
         lambda: Volume.objects.filter(id=volume.id, state=VolumeState.PURGED).exists(), what="the purge"
@@ -120,7 +122,7 @@ def test_a_stale_purge_message_after_a_restore_does_nothing(
     services.volume_restore(volume_id=volume.id, org=org, actor=actor)
     # A purge sent for the deleted generation, delivered late (say after a broker restart):
     Volume.objects.filter(id=volume.id).update(state=VolumeState.PURGING)  # even if the row looked claimed
-    outcome = volume_purge.apply_async(args=[str(volume.id), old_generation], queue=volume.node.queue)
+    outcome = volume_purge.apply_async(args=(str(volume.id), old_generation), queue=volume.node.queue)
     assert outcome.get(timeout=30) == "skipped"
     assert str(volume.id) in driver_of(volume.node).inventory().volumes
 
