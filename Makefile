@@ -15,8 +15,9 @@ $(VENV)/.run: $(VENV)/.python pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.run
+$(VENV)/.dev: $(VENV)/.run client/pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./client
 	@touch $@
 
 run: $(VENV)/.run

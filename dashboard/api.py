@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -89,3 +90,14 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", str(exc) or "Not found")
+
+
+@api.exception_handler(DataError)
+def _unstorable_text(request: HttpRequest, exc: DataError) -> HttpResponse:
+    """A NUL character in any text (a slug, a label, a search, a path segment) reaches the
+    database as a lookup or a value, and PostgreSQL can neither store nor compare it: the driver
+    refuses before sending (or PostgreSQL, inside JSON, and the statement's transaction is rolled
+    back), so nothing ran. Any other DataError is a bug and stays a 500."""
+    if "NUL" not in str(exc) and "\\u0000" not in str(exc):
+        raise exc
+    return error_response(request, 422, "invalid", "Text cannot contain the NUL character (\\u0000)")

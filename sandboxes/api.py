@@ -8,31 +8,37 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
-from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from dashboard.api import api_actor, api_token
 from dashboard.idempotency import idempotent
 from dashboard.models import Role
 from sandboxes import selectors, services
 from sandboxes.models import Command, Sandbox, SandboxState
-from volumes.api import errors
+from volumes.api import IDEMPOTENCY_KEY_PATTERN, errors
 
 router = Router(tags=["sandboxes"])
 WAIT_LIMIT = 120.0
+# What selectors.parse_label_filter accepts, published (only: pydantic's regex engine has no
+# look-ahead, and parse_label_filter gives the better message): empty, or key:value with a
+# label key (no "__") before the first colon.
+LABEL_FILTER_PATTERN = r"^(?:|(?![^:]*__)[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}:.*)$"
 
 
 class MountSpec(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     slug: str | None = Field(None, description="A volume slug; created on first use if it does not exist")
-    id: UUID | None = Field(None, description="Or a volume id")
+    # strict=False: the body reaches pydantic already parsed from JSON, where a strict UUID field
+    # refuses every string, so mounting by id was always a 400.
+    id: UUID | None = Field(None, strict=False, description="Or a volume id")
     capacity: StrictInt | StrictStr | None = Field(
         None, description="Size of a new volume: bytes or 2GB, 1GiB"
     )
@@ -96,7 +102,9 @@ class ExecIn(Schema):
     cmd: StrictStr | list[StrictStr] = Field(description="A shell string, or an argv list")
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: StrictInt | StrictFloat = Field(60, gt=0, le=3600, description="Seconds")
+    # A plain (strict) float, not StrictInt | StrictFloat: on a union pydantic cannot place the
+    # bounds, and they went missing from the published schema. Strict floats still take ints.
+    timeout: float = Field(60, gt=0, le=3600, description="Seconds")
     background: StrictBool = False
 
 
@@ -206,7 +214,9 @@ def sandbox_create(
     request: HttpRequest,
     payload: SandboxIn,
     wait: bool = Query(False, description="Answer once the sandbox is running"),
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=1, max_length=255, pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ) -> Status:
     actor = api_actor(request, Role.MEMBER)
     sandbox = services.sandbox_create(
@@ -227,11 +237,13 @@ def sandbox_create(
 
 
 @router.get(
-    "/sandboxes", response={200: SandboxPage, **errors(400, 401)}, summary="List sandboxes, newest first"
+    "/sandboxes", response={200: SandboxPage, **errors(400, 401, 422)}, summary="List sandboxes, newest first"
 )
 def sandbox_list(
     request: HttpRequest,
-    label: str = Query("", description="key:value"),
+    label: Annotated[str, WithJsonSchema({"type": "string", "pattern": LABEL_FILTER_PATTERN})] = Query(
+        "", description="key:value"
+    ),
     status: SandboxState | None = Query(None),  # noqa: B008
     limit: int | None = Query(None, ge=1, le=200),
     cursor: str = Query(""),

@@ -44,6 +44,11 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+# What dashboard.idempotency accepts as a key, published so a schema-valid key is never refused:
+# 1-255 printable ASCII characters (no surrounding spaces, which HTTP would strip).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+
+
 def errors(*codes: int) -> dict[int, type[Schema]]:
     """The error responses an operation may give, so the published schema lists them."""
     return dict.fromkeys(codes, ErrorOut)
@@ -183,7 +188,12 @@ def volume_create(
     request: HttpRequest,
     payload: VolumeIn,
     idempotency_key: str | None = Header(
-        None, alias="Idempotency-Key", max_length=255, description="Makes retries safe; see above"
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Makes retries safe; see above",
     ),
 ) -> Status:
     actor = api_actor(request, Role.MEMBER)
@@ -201,7 +211,7 @@ def volume_create(
 
 @router.get(
     "/volumes",
-    response={200: VolumePage, **errors(400, 401)},
+    response={200: VolumePage, **errors(400, 401, 422)},
     tags=["volumes"],
     summary="List volumes, newest first",
 )
@@ -229,7 +239,7 @@ def volume_list(
 
 @router.get(
     "/volumes/{id_or_slug}",
-    response={200: VolumeOut, **errors(401, 404)},
+    response={200: VolumeOut, **errors(401, 404, 422)},
     tags=["volumes"],
     summary="One volume, by id or slug",
 )
@@ -258,7 +268,7 @@ def volume_update(request: HttpRequest, id_or_slug: str, payload: VolumePatch) -
 
 @router.delete(
     "/volumes/{id_or_slug}",
-    response={200: VolumeDeleted, **errors(401, 403, 404, 409)},
+    response={200: VolumeDeleted, **errors(401, 403, 404, 409, 422)},
     tags=["volumes"],
     summary="Delete a volume: its slug is freed at once, its data kept for the grace period",
 )

@@ -14,7 +14,7 @@ from dashboard.services import Actor, token_create
 
 def objects_of(org: Organization, admin: Any) -> dict[str, str]:
     token, _ = token_create(org=org, name="walk", role=Role.MEMBER, expires_at=None, actor=Actor(via=Via.CLI))
-    return {"token_id": str(token.id), **_volumes_of(org)}
+    return {"token_id": str(token.id), **_volumes_of(org), **_sandboxes_of(org)}
 
 
 def _volumes_of(org: Organization) -> dict[str, str]:
@@ -44,3 +44,15 @@ def _volumes_of(org: Organization) -> dict[str, str]:
         purge_after=now + timedelta(hours=24),
     )
     return {"id_or_slug": str(live.id), "volume_id": str(deleted.id)}
+
+
+def _sandboxes_of(org: Organization) -> dict[str, str]:
+    """A running sandbox (for ``sandbox_id``) with a background command (for ``command_id``)."""
+    from sandboxes.models import Command, Sandbox
+    from volumes.models import Node
+
+    node = Node.objects.select_related("region").first()  # _volumes_of made one if none existed
+    assert node is not None
+    sandbox = Sandbox.objects.create(organization=org, region=node.region, node=node, state="running")
+    command = Command.objects.create(sandbox=sandbox, cmd="sleep 1", background=True, pid=1)
+    return {"sandbox_id": str(sandbox.id), "command_id": str(command.id)}

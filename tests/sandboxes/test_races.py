@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from dashboard.errors import Conflict
@@ -10,23 +8,24 @@ from dashboard.services import Actor
 from sandboxes import services
 from sandboxes.models import Sandbox
 from tests.volumes.test_races import race
-from volumes.models import Attachment, Volume, VolumeState
+from volumes.models import Attachment, Node, Region, Volume, VolumeState
 from volumes.services import volume_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 actor = Actor(via=Via.API)
 
 
-def test_twenty_threads_racing_to_attach_one_volume_read_write_leave_one_winner(
-    org: Organization, regions: list[Any]
-) -> None:
-    volume = volume_create(org=org, slug="contested", region="ord", actor=actor)
+def test_twenty_threads_racing_to_attach_one_volume_read_write_leave_one_winner(org: Organization) -> None:
+    # A node no worker serves: a winner's start must not fail and release the volume mid-round.
+    region = Region.objects.create(code="tst", name="Test")
+    Node.objects.create(name="tst-1", region=region, data_root="/nonexistent", capacity=10**12)
+    volume = volume_create(org=org, slug="contested", region="tst", actor=actor)
     Volume.objects.filter(id=volume.id).update(state=VolumeState.AVAILABLE)
     for _ in range(20):
         outcomes = race(
             *[
                 lambda: services.sandbox_create(
-                    org=org, region="ord", volumes={"/w": "contested"}, actor=actor
+                    org=org, region="tst", volumes={"/w": "contested"}, actor=actor
                 )
             ]
             * 20
