@@ -7,7 +7,6 @@ Another organization's sandbox is a 404 on every page and fragment.
 from __future__ import annotations
 
 import posixpath
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from dashboard.services import Actor
 from dashboard.views import FORM_ERROR, _after_write
 from sandboxes import forms, selectors, services
 from sandboxes.models import Command, Sandbox, SandboxState
+from volumes.browse import entries_in, parent_path, path_crumbs
 from volumes.models import Attachment, Region, Volume
 from volumes.templatetags.volume_tags import duration_human
 
@@ -298,15 +298,15 @@ def sandbox_files(request: OrgRequest, sandbox_id: str) -> HttpResponse:
     file = request.GET.get("file", "").strip()
     path = posixpath.normpath(file or request.GET.get("path", "").strip() or "/")
     context: dict[str, Any] = {"sandbox": sandbox, "path": path, "file": bool(file)}
-    context["crumbs"] = _crumbs(_parent(path) if file else path)
-    context["parent"] = _parent(path)
+    context["crumbs"] = path_crumbs(parent_path(path) if file else path)
+    context["parent"] = parent_path(path)
     try:
         if file:
             context.update(
                 _shown(services.sandbox_file_read(org=request.org, sandbox_id=sandbox.id, path=path))
             )
         else:
-            context["entries"] = _entries(
+            context["entries"] = entries_in(
                 path, services.sandbox_file_list(org=request.org, sandbox_id=sandbox.id, path=path)
             )
     except BerthError as error:
@@ -325,26 +325,6 @@ def _shown(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         return {"size": len(data), "binary": True}
     return {"size": len(data), "text": text, "truncated": len(data) > SHOW_LIMIT}
-
-
-def _entries(path: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for entry in entries:
-        entry["path"] = posixpath.join(path, entry["name"])
-        entry["modified_at"] = datetime.fromisoformat(entry["modified_at"])
-    return entries
-
-
-def _parent(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[0] or "/"
-
-
-def _crumbs(path: str) -> list[tuple[str, str]]:
-    """``/a/b`` as [("/", "/"), ("a", "/a"), ("b", "/a/b")]: each part and the path it opens."""
-    crumbs = [("/", "/")]
-    parts = [part for part in path.split("/") if part]
-    for index, part in enumerate(parts):
-        crumbs.append((part, "/" + "/".join(parts[: index + 1])))
-    return crumbs
 
 
 @require_POST
@@ -380,10 +360,15 @@ def _after_upload(request: OrgRequest, sandbox: Sandbox, path: str, size: int) -
     if not request.htmx:
         messages.success(request, note)
         return redirect(_detail_url(request, sandbox) + "#files")
-    folder = _parent(path)
-    context: dict[str, Any] = {"sandbox": sandbox, "path": folder, "note": note, "crumbs": _crumbs(folder)}
+    folder = parent_path(path)
+    context: dict[str, Any] = {
+        "sandbox": sandbox,
+        "path": folder,
+        "note": note,
+        "crumbs": path_crumbs(folder),
+    }
     try:
-        context["entries"] = _entries(
+        context["entries"] = entries_in(
             folder, services.sandbox_file_list(org=request.org, sandbox_id=sandbox.id, path=folder)
         )
     except (BerthError, CeleryTimeout):

@@ -6,8 +6,6 @@ may be called "new"); every page also accepts the slug.
 
 from __future__ import annotations
 
-import posixpath
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +24,7 @@ from dashboard.models import Role
 from dashboard.services import Actor
 from dashboard.views import FORM_ERROR, _after_write
 from volumes import selectors, services
+from volumes.browse import entries_in, parent_path, path_crumbs
 from volumes.forms import (
     VolumeCreateForm,
     VolumeDeleteForm,
@@ -311,7 +310,7 @@ def volume_files(request: OrgRequest, id_or_slug: str) -> HttpResponse:
     context: dict[str, Any] = {
         "volume": volume,
         "path": path,
-        "crumbs": _crumbs(path if not file else _parent(path)),
+        "crumbs": path_crumbs(path if not file else parent_path(path)),
     }
     try:
         context["listing"] = _listing(
@@ -328,29 +327,14 @@ def volume_files(request: OrgRequest, id_or_slug: str) -> HttpResponse:
     except CeleryTimeout:
         context["error"] = f"Node {volume.node.name} did not answer in time; try again in a moment"
     if file:
-        context["parent"] = _parent(path)
+        context["parent"] = parent_path(path)
     return render_page(request, "volumes/files.html", context, fragment="files")
 
 
 def _listing(answer: dict[str, Any]) -> dict[str, Any]:
     """The node's answer, with each entry's full path and its time as a datetime."""
-    for entry in answer.get("entries", []):
-        entry["path"] = posixpath.join(answer["path"], entry["name"])
-        entry["modified_at"] = datetime.fromisoformat(entry["modified_at"])
+    entries_in(answer["path"], answer.get("entries", []))
     return answer
-
-
-def _parent(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[0] or "/"
-
-
-def _crumbs(path: str) -> list[tuple[str, str]]:
-    """``/a/b`` as [("/", "/"), ("a", "/a"), ("b", "/a/b")]: each part and the path it opens."""
-    crumbs = [("/", "/")]
-    parts = [part for part in path.split("/") if part]
-    for index, part in enumerate(parts):
-        crumbs.append((part, "/" + "/".join(parts[: index + 1])))
-    return crumbs
 
 
 # --- trash --------------------------------------------------------------------------------
