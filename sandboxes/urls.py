@@ -8,6 +8,7 @@ from sandboxes import views
 
 urlpatterns = [
     path("sandboxes/", views.sandbox_list, name="sandbox-list"),
+    path("images/", views.image_list, name="image-list"),
     path("sandboxes/new/", views.sandbox_create, name="sandbox-create"),
     path("sandboxes/<str:sandbox_id>/", views.sandbox_detail, name="sandbox-detail"),
     path("sandboxes/<str:sandbox_id>/exec/", views.sandbox_exec, name="sandbox-exec"),

@@ -26,7 +26,7 @@ from dashboard.models import Role
 from dashboard.services import Actor
 from dashboard.views import FORM_ERROR, _after_write
 from sandboxes import forms, selectors, services
-from sandboxes.models import Command, Sandbox, SandboxState
+from sandboxes.models import Command, Image, Sandbox, SandboxState
 from volumes.browse import entries_in, parent_path, path_crumbs
 from volumes.models import Attachment, Region, Volume
 from volumes.templatetags.volume_tags import duration_human
@@ -90,6 +90,13 @@ def _query(filters: dict[str, str], **changes: str | None) -> str:
 
 
 # --- create -------------------------------------------------------------------------------
+
+
+@require_GET
+@org_view()
+def image_list(request: OrgRequest) -> HttpResponse:
+    """The images sandboxes can start from: the node's own, and those imported from tarballs."""
+    return render_page(request, "sandboxes/images.html", {"images": Image.objects.all()})
 
 
 @require_http_methods(["GET", "POST"])

@@ -112,6 +112,39 @@ def regions(db: None, tmp_path: Path) -> list[Any]:
     return regions_seed(data_root=tmp_path / "nodes")
 
 
+WORKER_QUEUES = ["default", *(f"node.{code}-1" for code in ("ord", "ams", "iad", "lax"))]
+_worker: list[subprocess.Popen[bytes]] = []
+
+
+def wait_for_idle_worker(timeout: float = 60) -> None:
+    """Until the worker has nothing queued and nothing running.
+
+    A transactional test ends by emptying every table; a task still writing then would
+    deadlock with it (or write into the next test), so the worker must be quiet first.
+    """
+    import redis
+
+    from dashboard.celery import app
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queued = sum(int(broker.llen(queue)) for queue in WORKER_QUEUES)
+        active = app.control.inspect(timeout=0.5).active() or {}
+        if queued == 0 and not any(active.values()):
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_worker_before_flush(request: pytest.FixtureRequest, _django_db_helper: None) -> Iterator[None]:
+    """Set up after the database fixture, so this runs before its flush at teardown."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if _worker and marker is not None and marker.kwargs.get("transaction"):
+        wait_for_idle_worker()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker process over the real Redis, on the test database.
@@ -126,7 +159,7 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    queues = "default," + ",".join(f"node.{code}-1" for code in ("ord", "ams", "iad", "lax"))
+    queues = ",".join(WORKER_QUEUES)
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed at teardown
     app.control.purge()
@@ -159,7 +192,9 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
     while not app.control.ping(timeout=0.5):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"The Celery worker did not start; see {log.name}")
+    _worker.append(proc)
     yield proc
+    _worker.clear()
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)

@@ -78,3 +78,29 @@ def test_a_non_staff_user_cannot_reach_the_admin(admin: Any, client_as: Callable
     response = client_as(admin).get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_nul_character_in_a_page_request_is_a_clear_400(
+    org: Organization, admin: Any, client_as: Callable[..., Client]
+) -> None:
+    client = client_as(admin)
+    for response in (
+        client.get(f"/o/{org.slug}/volumes/?search=a%00b"),
+        client.get(f"/o/{org.slug}/activity/?action=%00"),
+        client.post(
+            f"/o/{org.slug}/members/add/", "username=x%00&role=member", content_type="application/x-www-form-urlencoded"
+        ),
+    ):
+        assert response.status_code == 400
+        assert b"NUL character" in response.content
+    assert Membership.objects.filter(organization=org).count() == 1
+
+
+def test_the_images_page_lists_host_and_imported_images(
+    org: Organization, viewer: Any, client_as: Callable[..., Client]
+) -> None:
+    from sandboxes.models import Image
+
+    Image.objects.create(name="alpine", description="Alpine 3.20", size=3_500_000)
+    page = client_as(viewer).get(f"/o/{org.slug}/images/").content.decode()
+    assert "<code>host</code>" in page and "<code>alpine</code>" in page and "3.5 MB" in page
