@@ -80,6 +80,9 @@ def test_a_non_staff_user_cannot_reach_the_admin(admin: Any, client_as: Callable
     assert "/admin/login/" in response["Location"]
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 def test_a_nul_character_in_a_page_request_is_a_clear_400(
     org: Organization, admin: Any, client_as: Callable[..., Client]
 ) -> None:
@@ -87,9 +90,7 @@ def test_a_nul_character_in_a_page_request_is_a_clear_400(
     for response in (
         client.get(f"/o/{org.slug}/volumes/?search=a%00b"),
         client.get(f"/o/{org.slug}/activity/?action=%00"),
-        client.post(
-            f"/o/{org.slug}/members/add/", "username=x%00&role=member", content_type="application/x-www-form-urlencoded"
-        ),
+        client.post(f"/o/{org.slug}/members/add/", "username=x%00&role=member", content_type=FORM),
     ):
         assert response.status_code == 400
         assert b"NUL character" in response.content
