@@ -31,6 +31,10 @@ def test_the_demo_login_reaches_the_overview(
     page.wait_for_url(f"**/o/{org.slug}/members/")
     assert "alice" in page.locator("table").inner_text()
     screenshot("members")
+    page.click("nav >> text=Images")
+    page.wait_for_url(f"**/o/{org.slug}/images/")
+    assert "host" in page.locator("table").inner_text()
+    screenshot("images")
 
 
 def test_a_wrong_password_is_refused_on_the_page(admin: Any, logged_in: Callable[..., Any]) -> None:
