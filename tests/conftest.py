@@ -112,6 +112,19 @@ def regions(db: None, tmp_path: Path) -> list[Any]:
     return regions_seed(data_root=tmp_path / "nodes")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_connections_at_the_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Close what threads and the worker left open, so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 WORKER_QUEUES = ["default", *(f"node.{code}-1" for code in ("ord", "ams", "iad", "lax"))]
 _worker: list[subprocess.Popen[bytes]] = []
 

@@ -93,6 +93,8 @@ def volume_create(
 ) -> Volume:
     """A new volume, provisioned by its node after commit; ``node`` pins it (sandbox mounts)."""
     validate_slug(slug)
+    if len(description) > 1000:
+        raise RuleBroken("The description can be at most 1000 characters", field="description")
     region_obj = region_by_code(region)
     size = parse_capacity(capacity)
     check_capacity_in_region(size, region_obj)
@@ -502,6 +504,12 @@ def _reconcile_one(volume: Volume, has_storage: bool, stuck_before: Any) -> str:
     if volume.state == VolumeState.PURGING and stuck:
         _enqueue_purge(volume)
         return "purging again after it was stuck in purging"
+    if volume.state == VolumeState.AVAILABLE and volume.resizing_to is not None and has_storage:
+        from volumes.tasks import volume_extend
+
+        # Growing is idempotent, so sending it again is safe even if the first is still running.
+        volume_extend.apply_async(args=(str(volume.id), volume.resizing_to), queue=volume.node.queue)
+        return f"growing to {bytes_human(volume.resizing_to)} again, in case its message was lost"
     if volume.state == VolumeState.AVAILABLE and not has_storage:
         Volume.objects.filter(id=volume.id, state=volume.state).update(
             state=VolumeState.ERROR,

@@ -212,6 +212,22 @@ def test_reconcile_drives_stuck_and_orphaned_rows_to_a_correct_state(
     assert AuditEvent.objects.filter(action="volume.reconcile").count() == 3
 
 
+def test_reconcile_finishes_a_grow_whose_message_was_lost(
+    org: Organization, regions: list[Any], celery_worker: subprocess.Popen[bytes]
+) -> None:
+    volume = available(
+        services.volume_create(org=org, slug="grown", region="ams", capacity="1GB", actor=actor)
+    )
+    Volume.objects.filter(id=volume.id).update(resizing_to=3_000_000_000)  # asked for, never sent
+    done = services.node_reconcile_run(node_id=volume.node_id)
+    assert done == [f"grown ({volume.id}): growing to 3 GB again, in case its message was lost"]
+    wait_until(
+        lambda: Volume.objects.filter(id=volume.id, capacity=3_000_000_000, resizing_to=None).exists(),
+        what="the grow",
+    )
+    assert driver_of(volume.node).inventory().volumes[str(volume.id)] == 3_000_000_000
+
+
 def test_the_beat_sweeps_purges_every_minute() -> None:
     assert settings.CELERY_BEAT_SCHEDULE["purge-sweep"] == {
         "task": "volumes.tasks.purge_sweep",
