@@ -6,22 +6,41 @@ published OpenAPI document, so the contract and the code cannot drift apart.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from dashboard.errors import BerthError, Forbidden
+from dashboard.errors import BerthError, Forbidden, TooManyRequests
 from dashboard.models import ApiToken, Role, Via, role_allows
 from dashboard.services import Actor, token_authenticate
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return token_authenticate(token)
+        found = token_authenticate(token)
+        if found is not None:
+            rate_limit(found)
+        return found
+
+
+def rate_limit(token: ApiToken) -> None:
+    """At most ``API_RATE_LIMIT`` requests a minute per token, counted in Redis (fixed windows)."""
+    now = time.time()
+    key = f"berth:rate:{token.digest[:24]}:{int(now // 60)}"
+    cache.add(key, 0, timeout=120)
+    if cache.incr(key) > settings.API_RATE_LIMIT:
+        wait = 60 - int(now % 60)
+        raise TooManyRequests(
+            f"This token may make {settings.API_RATE_LIMIT} requests a minute; try again in {wait} s",
+            retry_after=wait,
+        )
 
 
 api = NinjaAPI(
@@ -55,7 +74,10 @@ def error_response(request: HttpRequest, status: int, code: str, message: str, *
 @api.exception_handler(BerthError)
 def _berth_error(request: HttpRequest, exc: BerthError) -> HttpResponse:
     extra = {"field": exc.field} if exc.field else {}
-    return error_response(request, exc.status, exc.code, exc.message, **extra)
+    response = error_response(request, exc.status, exc.code, exc.message, **extra)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)

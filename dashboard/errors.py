@@ -50,3 +50,7 @@ class RuleBroken(BerthError):
 class TooManyRequests(BerthError):
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -124,6 +124,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 VOLUME_PURGE_GRACE = env_duration("VOLUME_PURGE_GRACE", timedelta(hours=24))
 MAX_MOUNTS_PER_SANDBOX = env_int("MAX_MOUNTS_PER_SANDBOX", 4, minimum=1)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 1200, minimum=1)  # requests a minute per token
 NODE_DATA_ROOT = Path(env_str("NODE_DATA_ROOT", str(VAR_DIR / "nodes")))
 
 LOGGING = {

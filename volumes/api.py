@@ -50,8 +50,11 @@ IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
 
 
 def errors(*codes: int) -> dict[int, type[Schema]]:
-    """The error responses an operation may give, so the published schema lists them."""
-    return dict.fromkeys(codes, ErrorOut)
+    """The error responses an operation may give, so the published schema lists them.
+
+    Every operation may also answer 429 once its token passes ``API_RATE_LIMIT``.
+    """
+    return dict.fromkeys((*codes, 429), ErrorOut)
 
 
 class RegionOut(Schema):

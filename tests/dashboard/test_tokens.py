@@ -98,3 +98,18 @@ def test_the_command_prints_a_token_that_works(org: Organization, admin: Any, re
 def test_the_command_names_an_unknown_organization() -> None:
     with pytest.raises(CommandError, match="There is no organization with the slug 'nope'"):
         call_command("token_create", "--org", "nope", "--role", "admin")
+
+
+def test_a_token_past_its_rate_limit_gets_429_with_retry_after(
+    org: Organization, token_for: Callable[[Organization, str], str], regions: list[Any], settings: Any
+) -> None:
+    settings.API_RATE_LIMIT = 3
+    secret, other = token_for(org, Role.VIEWER), token_for(org, Role.VIEWER)
+    codes = [Client().get("/api/v2/regions", headers=bearer(secret)).status_code for _ in range(3)]
+    refused = Client().get("/api/v2/regions", headers=bearer(secret))
+    assert codes == [200, 200, 200]
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "3 requests a minute" in refused.json()["error"]["message"]
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert Client().get("/api/v2/regions", headers=bearer(other)).status_code == 200  # counted per token
