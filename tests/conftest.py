@@ -125,6 +125,20 @@ def _no_stray_connections_at_the_end(django_db_setup: None, django_db_blocker: A
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_sandbox_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Whatever a test started on a node under the session's temporary folders, stop it."""
+    yield
+    if os.geteuid() != 0:
+        return
+    from provisioning.local import LocalDriver
+
+    for data_root in tmp_path_factory.getbasetemp().glob("*/nodes/*"):
+        driver = LocalDriver(str(data_root))
+        for sandbox_id in driver.inventory().sandboxes:
+            driver.sandbox_stop(sandbox_id)
+
+
 WORKER_QUEUES = ["default", *(f"node.{code}-1" for code in ("ord", "ams", "iad", "lax"))]
 _worker: list[subprocess.Popen[bytes]] = []
 

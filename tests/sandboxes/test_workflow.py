@@ -212,7 +212,8 @@ def test_a_deleted_volume_cannot_be_mounted(org: Organization, regions: list[Any
 def test_another_teams_sandbox_is_not_found(
     org: Organization, other_org: Organization, regions: list[Any]
 ) -> None:
-    theirs = services.sandbox_create(org=other_org, region="ord", actor=actor)
+    node = regions[0]  # a row only: nothing is started on the node
+    theirs = Sandbox.objects.create(organization=other_org, region=node.region, node=node)
     with pytest.raises(NotFound):
         services.sandbox_get(org=org, sandbox_id=theirs.id)
     with pytest.raises(NotFound):
