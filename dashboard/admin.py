@@ -1,8 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from dashboard.models import ApiToken, AuditEvent, Membership, Organization
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that only their services write: look, never add, edit or delete here."""
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -51,7 +66,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """The audit log is append-only: readable here, never edited or deleted."""
 
     list_display = ["created_at", "organization", "actor", "action", "target", "via", "ip"]
@@ -59,12 +74,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor", "action", "target", "target_id"]
     date_hierarchy = "created_at"
     list_select_related = ["organization"]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False

@@ -77,16 +77,6 @@ def audit_record(
 
 
 @transaction.atomic
-def organization_create(*, slug: str, name: str, admin: Any, actor: Actor) -> Organization:
-    if Organization.objects.filter(slug=slug).exists():
-        raise Conflict(f'An organization with the slug "{slug}" already exists', field="slug")
-    org = Organization.objects.create(slug=slug, name=name)
-    Membership.objects.create(organization=org, user=admin, role=Role.ADMIN)
-    audit_record(org=org, actor=actor, action="organization.create", target=org)
-    return org
-
-
-@transaction.atomic
 def member_add(*, org: Organization, username: str, role: str, actor: Actor) -> Membership:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:

@@ -10,7 +10,7 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet
 from dashboard.errors import Malformed
 from dashboard.models import Organization
 from dashboard.pagination import Page, keyset_page
-from sandboxes.models import Command, Image, Sandbox, SandboxState
+from sandboxes.models import Image, Sandbox, SandboxState
 from volumes.models import Attachment
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
@@ -50,10 +50,6 @@ def sandbox_page(
         rows = rows.filter(**{f"labels__{key}": value})
     rows = rows.annotate(sort_key=F("created_at"))
     return keyset_page(rows, descending=True, cursor=cursor, limit=limit, is_time=True)
-
-
-def commands_of(sandbox: Sandbox, limit: int = 50) -> QuerySet[Command]:
-    return sandbox.commands.all()[:limit]
 
 
 def images() -> list[str]:

@@ -30,7 +30,7 @@ from sandboxes.rules import (
     validate_mount_path,
 )
 from volumes.models import Attachment, Node, Region, Volume, VolumeState
-from volumes.nodes import driver_of, node_call, node_place
+from volumes.nodes import driver_of, enqueue_on_node, node_call, node_place
 from volumes.rules import capacity_from_size_gb, parse_capacity, region_by_code
 from volumes.services import validate_labels, volume_create, volume_provision_run, volume_usage_refresh_run
 
@@ -203,10 +203,10 @@ def _attach(sandbox: Sandbox, mounts: list[MountRequest], chosen: dict[str, Volu
 
 
 def _enqueue(task_name: str, sandbox: Sandbox) -> None:
+    """Send the sandbox's node task after commit (at once outside a transaction)."""
     from sandboxes import tasks
 
-    task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.apply_async(args=(str(sandbox.id),), queue=sandbox.node.queue))
+    enqueue_on_node(getattr(tasks, task_name), sandbox.node, str(sandbox.id))
 
 
 def sandbox_get(*, org: Organization, sandbox_id: Any) -> Sandbox:
@@ -387,7 +387,7 @@ def sandbox_start_run(*, sandbox_id: str) -> str:
         state_changed_at=started,
     )  # fmt: skip
     if not won:  # killed while it was starting: the stop that was asked for still happens
-        _enqueue_now("sandbox_stop", sandbox)
+        _enqueue("sandbox_stop", sandbox)
         return "stopping"
     audit_record(org=sandbox.organization, actor=Actor.system(), action="sandbox.running", target=sandbox)
     return "running"
@@ -411,13 +411,7 @@ def _mark_failing(sandbox: Sandbox, error: str) -> None:
     Sandbox.objects.filter(id=sandbox.id, state__in=ACTIVE_STATES).update(
         state=SandboxState.STOPPING, stop_as=SandboxState.FAILED, error=error, state_changed_at=timezone.now()
     )
-    _enqueue_now("sandbox_stop", sandbox)
-
-
-def _enqueue_now(task_name: str, sandbox: Sandbox) -> None:
-    from sandboxes import tasks
-
-    getattr(tasks, task_name).apply_async(args=(str(sandbox.id),), queue=sandbox.node.queue)
+    _enqueue("sandbox_stop", sandbox)
 
 
 def sandbox_stop_run(*, sandbox_id: str) -> str:
@@ -474,13 +468,13 @@ def node_sandboxes_reconcile_run(*, node_id: int) -> list[str]:
             _mark_failing(sandbox, f"The node {node.name} lost this sandbox")
             done.append(f"{sandbox}: lost by the node; stopping it as failed")
         elif sandbox.state == SandboxState.PENDING and stuck:
-            _enqueue_now("sandbox_start", sandbox)
+            _enqueue("sandbox_start", sandbox)
             done.append(f"{sandbox}: starting again after it was stuck in pending")
         elif sandbox.state == SandboxState.STARTING and stuck:
             _mark_failing(sandbox, "Its start was interrupted")
             done.append(f"{sandbox}: start interrupted; stopping it as failed")
         elif sandbox.state == SandboxState.STOPPING and stuck:
-            _enqueue_now("sandbox_stop", sandbox)
+            _enqueue("sandbox_stop", sandbox)
             done.append(f"{sandbox}: stopping again after it was stuck in stopping")
     active = {
         str(i)

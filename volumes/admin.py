@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from dashboard.admin import ReadOnlyAdmin
 from dashboard.errors import BerthError
 from dashboard.models import Via
 from dashboard.services import Actor
@@ -77,7 +78,7 @@ def _slug_taken(volume: Volume) -> bool:
 
 
 @admin.register(Volume)
-class VolumeAdmin(admin.ModelAdmin):
+class VolumeAdmin(ReadOnlyAdmin):
     list_display = [
         "slug",
         "organization",
@@ -96,16 +97,6 @@ class VolumeAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["restore"]
     readonly_fields = [field.name for field in Volume._meta.fields]
-
-    # Rows belong to the services: no adding, editing or deleting here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_restore_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("volumes.restore_volume")
@@ -166,7 +157,7 @@ class VolumeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(ReadOnlyAdmin):
     """History of mounts; written only by the sandbox services."""
 
     list_display = ["volume", "sandbox", "mount_path", "read_only", "attached_at", "detached_at"]
@@ -174,12 +165,3 @@ class AttachmentAdmin(admin.ModelAdmin):
     search_fields = ["volume__slug", "=volume__id", "=sandbox__id", "mount_path"]
     list_select_related = ["volume", "sandbox"]
     readonly_fields = [field.name for field in Attachment._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -10,6 +10,7 @@ import base64
 import dataclasses
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
@@ -30,6 +31,14 @@ _ERRORS: dict[str, type[BerthError]] = {
     "sandbox_gone": Conflict,
     "volume_not_found": NotFound,
 }
+
+
+def enqueue_on_node(task: Any, node: Node, *args: Any) -> None:
+    """Send work to the node's queue once the transaction that asked for it has committed.
+
+    Outside a transaction (in a task, say) it is sent at once.
+    """
+    transaction.on_commit(lambda: task.apply_async(args=args, queue=node.queue))
 
 
 def driver_of(node: Node) -> Driver:

@@ -24,7 +24,7 @@ from dashboard.services import Actor, audit_record
 from dashboard.units import bytes_human
 from provisioning.base import ProvisioningError
 from volumes.models import GB, Attachment, Node, Region, Volume, VolumeState
-from volumes.nodes import driver_of, node_call, node_place
+from volumes.nodes import driver_of, enqueue_on_node, node_call, node_place
 from volumes.rules import check_capacity_in_region, parse_capacity, region_by_code, validate_slug
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,6 @@ def validate_labels(labels: Any) -> dict[str, str]:
                 f'Label "{key[:63]}": keys are 1–63 characters, values up to 255', field="labels"
             )
     return dict(labels)
-
-
-def _enqueue(task: Any, node: Node, *args: Any) -> None:
-    """Send node work once the transaction that asked for it has committed."""
-    transaction.on_commit(lambda: task.apply_async(args=tuple(args), queue=node.queue))
 
 
 def _set_state(volume: Volume, state: str, **fields: Any) -> None:
@@ -131,7 +126,7 @@ def volume_create(
 def _enqueue_provision(volume: Volume) -> None:
     from volumes.tasks import volume_provision
 
-    _enqueue(volume_provision, volume.node, str(volume.id))
+    enqueue_on_node(volume_provision, volume.node, str(volume.id))
 
 
 def volume_get(*, org: Organization, id_or_slug: str) -> Volume:
@@ -219,7 +214,7 @@ def _extend(volume: Volume, capacity: int, actor: Actor) -> None:
     )
     from volumes.tasks import volume_extend
 
-    _enqueue(volume_extend, volume.node, str(volume.id), capacity)
+    enqueue_on_node(volume_extend, volume.node, str(volume.id), capacity)
 
 
 def volume_delete(*, org: Organization, id_or_slug: str, actor: Actor) -> Volume:
@@ -330,7 +325,7 @@ def volume_purge_sweep(*, now: datetime | None = None, batch: int = 100) -> list
 def _enqueue_purge(volume: Volume) -> None:
     from volumes.tasks import volume_purge
 
-    _enqueue(volume_purge, volume.node, str(volume.id), volume.generation)
+    enqueue_on_node(volume_purge, volume.node, str(volume.id), volume.generation)
 
 
 # --- node side ----------------------------------------------------------------------------
@@ -508,7 +503,7 @@ def _reconcile_one(volume: Volume, has_storage: bool, stuck_before: Any) -> str:
         from volumes.tasks import volume_extend
 
         # Growing is idempotent, so sending it again is safe even if the first is still running.
-        volume_extend.apply_async(args=(str(volume.id), volume.resizing_to), queue=volume.node.queue)
+        enqueue_on_node(volume_extend, volume.node, str(volume.id), volume.resizing_to)
         return f"growing to {bytes_human(volume.resizing_to)} again, in case its message was lost"
     if volume.state == VolumeState.AVAILABLE and not has_storage:
         Volume.objects.filter(id=volume.id, state=volume.state).update(

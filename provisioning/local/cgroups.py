@@ -53,10 +53,6 @@ class Cgroups:
             found |= _members(path)
         return found
 
-    def kill_all(self) -> None:
-        for path in set(self.dirs.values()):
-            kill_group(path)
-
     def remove(self) -> None:
         for path in set(self.dirs.values()):
             remove_group(path)
